@@ -1,0 +1,1 @@
+"""Deterministic payment workflows: no I/O, clocks or randomness here."""

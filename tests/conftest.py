@@ -1,4 +1,4 @@
-"""Shared fixtures: real Postgres, real Temporal servers, a local Starknet node, an executor."""
+"""Shared fixtures: real Postgres, Temporal servers, a Starknet node, an executor."""
 
 pytest_plugins = [
     "tests.harness.postgres",

@@ -1,0 +1,1 @@
+"""Activities: every I/O step of a payment: Postgres, Starknet, executor, secrets."""

@@ -23,6 +23,13 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
+# A connection that closed between two statements fails the next one with one of
+# these instead: InterfaceError once the pool has detached it, InternalClientError
+# when the statement races the close. Only a closed connection makes them ours.
+CLOSED_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 async def create_pool(
@@ -70,7 +77,14 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; a lost server surfaces as StoreUnavailable."""
     try:
         async with pool.acquire() as conn:
-            yield conn
+            try:
+                yield conn
+            except CLOSED_CONNECTION_ERRORS as error:
+                if not _is_closed(conn):
+                    raise
+                raise StoreUnavailable(
+                    f"lost the connection to Postgres: {error}"
+                ) from error
     except UNAVAILABLE_ERRORS as error:
         raise StoreUnavailable(f"lost the connection to Postgres: {error}") from error
 
@@ -85,11 +99,23 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 def describe_dsn(dsn: str) -> str:
     """``host[:port]/database`` of a DSN, for messages: never the user or password."""
     parts = urlsplit(dsn)
+    if parts.netloc and "@" not in parts.netloc and "@" in dsn:
+        # A '/', '?' or '#' left unencoded in the password ends the host part
+        # early, so what urlsplit took for the host is the user and password.
+        return "(DSN hidden: its user or password is not percent-encoded)"
     hosts = parts.netloc.rpartition("@")[2]
     if not hosts:
         # libpq URIs may name a unix socket directory in the query instead.
         hosts = parse_qs(parts.query).get("host", ["localhost"])[0]
     return f"{hosts}{parts.path}"
+
+
+def _is_closed(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection has closed; the pool detaches one that has."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 def _unavailable(dsn: str, error: BaseException) -> StoreUnavailable:

@@ -14,7 +14,9 @@ from store.records import (
     NewRun,
     PaymentClaim,
     PaymentRecord,
+    RunRecord,
 )
+from store.runs import create_run
 from tests.factories import PAYER_TONGO, RECIPIENT
 
 WALLET = "0x5e11e7a1e7b0c5d3a4f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f7a8"
@@ -81,3 +83,8 @@ def make_run(**overrides: Any) -> NewRun:
         "billable": True,
     }
     return NewRun(**(fields | overrides))
+
+
+async def insert_run(conn: asyncpg.Connection, **overrides: Any) -> RunRecord:
+    """A run of ``make_run`` in the table; its agent must be inserted first."""
+    return await create_run(conn, make_run(**overrides))

@@ -1,12 +1,13 @@
 """Executor activity: ask Starkzap to execute a run, keyed by the run id."""
 
+import hashlib
 from typing import Any
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.models import ExecutionResult, RunOrder
+from workflows.models import ExecutionRequest, ExecutionResult, RunOrder
 
 # Must match: the Starkzap executor's execute endpoint, below STARKZAP_EXECUTOR_URL.
 EXECUTE_PATH = "/v1/execute"
@@ -15,6 +16,8 @@ NOT_CONFIGURED = "EXECUTOR_NOT_CONFIGURED"
 REJECTED = "EXECUTOR_REJECTED"
 BAD_RESPONSE = "EXECUTOR_BAD_RESPONSE"
 UNAVAILABLE = "EXECUTOR_UNAVAILABLE"
+
+FELT_BOUND = 2**251
 
 # Statuses that say the request itself is wrong: retrying cannot help.
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
@@ -29,19 +32,18 @@ class ExecutionActivities:
         self._http: httpx.AsyncClient | None = None
 
     @activity.defn(name="execute_run")
-    async def execute_run(self, order: RunOrder) -> ExecutionResult:
-        """Execute ``order`` once: the run id is the executor's idempotency key.
+    async def execute_run(self, request: ExecutionRequest) -> ExecutionResult:
+        """Execute a run once: the run id is the executor's idempotency key.
 
         A retry after a lost answer gets the first execution's answer back.
-        Final errors (no executor, request refused, unreadable answer) are
-        non-retryable; an unreachable or failing executor is retried.
+        Without an executor, a non-strict payment gets a simulated execution,
+        flagged as such; strict mode fails instead. Final errors (no executor,
+        request refused, unreadable answer) are non-retryable; an unreachable
+        or failing executor is retried.
         """
+        order = request.order
         if self._url is None:
-            raise ApplicationError(
-                "STARKZAP_EXECUTOR_URL is not set",
-                type=NOT_CONFIGURED,
-                non_retryable=True,
-            )
+            return _simulate_or_refuse(request)
 
         response = await self._post(order)
         result = _parse(response, order.run_id)
@@ -79,6 +81,32 @@ class ExecutionActivities:
                 f"executor answered HTTP {response.status_code}", type=UNAVAILABLE
             )
         return response
+
+
+def _simulate_or_refuse(request: ExecutionRequest) -> ExecutionResult:
+    """A deterministic stand-in execution, only where the payment's rules allow it."""
+    run_id = request.order.run_id
+    if request.strict or not request.allow_simulated:
+        setting = (
+            "MARKETPLACE_STRICT_ONCHAIN_EXECUTION=true never simulates"
+            if request.strict
+            else "STARKZAP_ALLOW_SIMULATED_EXECUTION=false"
+        )
+        raise ApplicationError(
+            f"STARKZAP_EXECUTOR_URL is not set and {setting}",
+            type=NOT_CONFIGURED,
+            non_retryable=True,
+        )
+
+    digest = hashlib.sha256(f"simulated:{run_id}".encode()).digest()
+    tx_hash = hex(int.from_bytes(digest, "big") % FELT_BOUND)
+    activity.logger.warning("run simulated run_id=%s tx_hash=%s", run_id, tx_hash)
+    return ExecutionResult(
+        tx_hashes=[tx_hash],
+        receipt={"run_id": run_id, "transaction_hash": tx_hash, "simulated": True},
+        simulated=True,
+        fallback_reason="no Starkzap executor configured (STARKZAP_EXECUTOR_URL)",
+    )
 
 
 def _parse(response: httpx.Response, run_id: str) -> ExecutionResult:

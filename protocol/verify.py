@@ -41,13 +41,41 @@ def verify_payment(
     Order: replay, signature, expiry, context, token, amount, proof envelope. Every
     rejection here is final: presenting the same payload again cannot change it.
     """
-    reject = partial(_reject, payment.payment_ref)
     if replay is ReplayState.SETTLED:
-        return reject(ReasonCode.REPLAY_DETECTED, "replayKey already settled")
-    if not has_valid_signature(challenge, policy.secrets):
+        return _reject(
+            payment.payment_ref, ReasonCode.REPLAY_DETECTED, "replayKey already settled"
+        )
+    decision = check_challenge(challenge, payment, policy.secrets, policy.now_ms)
+    if not decision.accepted:
+        return decision
+    return check_terms(
+        challenge, payment, legacy_proof_compat=policy.legacy_proof_compat
+    )
+
+
+def check_challenge(
+    challenge: Challenge,
+    payment: PaymentPayload,
+    secrets: tuple[str, ...],
+    now_ms: int,
+) -> VerifyDecision:
+    """The checks that need the facilitator secret and a clock: signature, expiry."""
+    reject = partial(_reject, payment.payment_ref)
+    if not has_valid_signature(challenge, secrets):
         return reject(ReasonCode.INVALID_PAYLOAD, "challenge.signature does not match")
-    if _is_expired(challenge.expires_at, policy.now_ms):
+    if _is_expired(challenge.expires_at, now_ms):
         return reject(ReasonCode.EXPIRED_PAYMENT, "challenge.expiresAt has passed")
+    return VerifyDecision(status="accepted", payment_ref=payment.payment_ref)
+
+
+def check_terms(
+    challenge: Challenge, payment: PaymentPayload, *, legacy_proof_compat: bool
+) -> VerifyDecision:
+    """The checks of the payment against its challenge: context, token, amount, proof.
+
+    Needs no secret and no clock, so the payment workflow runs it in its own code.
+    """
+    reject = partial(_reject, payment.payment_ref)
     if payment.context_hash != challenge.context_hash:
         return reject(ReasonCode.CONTEXT_MISMATCH, "payment.contextHash differs")
     if payment.token != challenge.token:
@@ -60,17 +88,17 @@ def verify_payment(
     if not enough:
         return reject(ReasonCode.POLICY_DENIED, "payment.amount is below minAmount")
 
-    return _check_proof(challenge, payment, policy)
+    return _check_proof(challenge, payment, legacy_proof_compat)
 
 
 def _check_proof(
-    challenge: Challenge, payment: PaymentPayload, policy: VerifyPolicy
+    challenge: Challenge, payment: PaymentPayload, legacy_proof_compat: bool
 ) -> VerifyDecision:
     reject = partial(_reject, payment.payment_ref)
     envelope = parse_envelope(payment.proof)
     if envelope is None:
         # The legacy rule applies only to proofs that are not envelopes at all.
-        if not policy.legacy_proof_compat:
+        if not legacy_proof_compat:
             return reject(
                 ReasonCode.INVALID_PAYLOAD, "payment.proof is not an envelope"
             )

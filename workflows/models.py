@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.models import Challenge, PaymentPayload, ReasonCode, SettleResponse
+from protocol.signals import Signal
 
 
 class Model(BaseModel):
@@ -78,10 +79,27 @@ class PaymentPolicy(Model):
     max_interval_seconds: float = 300.0
     timeout_seconds: float = 3600.0
     verify_onchain: bool = True
+    legacy_proof_compat: bool = False
     legacy_settlement_compat: bool = False
     required_finality: str = "ACCEPTED_ON_L2"
     strict_execution: bool = False
     allow_simulated_execution: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "PaymentPolicy":
+        """The policy of ``settings.Settings``, for whoever starts payments."""
+        return cls(
+            first_interval_seconds=settings.x402_finality_first_interval_seconds,
+            backoff=settings.x402_finality_backoff,
+            max_interval_seconds=settings.x402_finality_max_interval_seconds,
+            timeout_seconds=settings.x402_settlement_timeout_seconds,
+            verify_onchain=settings.x402_verify_onchain_settlement,
+            legacy_proof_compat=settings.x402_legacy_proof_compat,
+            legacy_settlement_compat=settings.x402_legacy_settlement_compat,
+            required_finality=str(settings.x402_required_finality),
+            strict_execution=settings.marketplace_strict_onchain_execution,
+            allow_simulated_execution=bool(settings.starkzap_allow_simulated_execution),
+        )
 
 
 class RunOrder(Model):
@@ -110,6 +128,7 @@ class PaymentInput(Model):
     payment: PaymentPayload
     run: RunOrder | None = None
     policy: PaymentPolicy = Field(default_factory=PaymentPolicy)
+    resume: "FinalityWait | None" = None
 
 
 class SettleRequest(Model):
@@ -128,7 +147,7 @@ class CheckRecord(Model):
     detail: str = ""
 
 
-class PaymentStatus(Model):
+class PaymentProgress(Model):
     """Answer of the ``status`` query: where the payment and its run stand."""
 
     payment_ref: str
@@ -144,3 +163,146 @@ class PaymentStatus(Model):
     next_check_at: datetime | None = None
     decision: SettleResponse | None = None
     execution: ExecutionResult | None = None
+
+
+class PayAndRunRequest(Model):
+    """Update argument of ``pay_and_run``: the payment and the run it pays for."""
+
+    challenge: Challenge
+    payment: PaymentPayload
+    run_id: str
+
+
+class ExecutionRequest(Model):
+    """One execution of a run, with the execution rules of its payment."""
+
+    order: RunOrder
+    strict: bool = False
+    allow_simulated: bool = True
+
+
+class ChallengeCheckInput(Model):
+    """A presented challenge and the payment naming it, for the signing activity."""
+
+    challenge: Challenge
+    payment: PaymentPayload
+
+
+class ClaimInput(Model):
+    """Claim of a replay key, its challenge and its settlement transaction."""
+
+    challenge: Challenge
+    payment: PaymentPayload
+    settlement_tx_hash: str | None
+    run_id: str | None = None
+    legacy_proof: bool = False
+
+
+class ReplayCheckInput(Model):
+    """A presented payment whose replay key may have been seen before."""
+
+    payment: PaymentPayload
+
+
+class ClaimResult(Model):
+    """What the claim found: a new claim, this payment again, or a conflict."""
+
+    outcome: Literal["unseen", "claimed", "repeat", "conflict"]
+    payment_state: Literal["pending", "settled", "rejected"] | None = None
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    settlement_tx_hash: str | None = None
+    receipt: dict[str, Any] | None = None
+
+
+class PaymentTransition(Model):
+    """A pending payment settled or rejected, with its run, in one transaction.
+
+    Settling also queues the paid run; rejecting fails it, or cancels it when an
+    operator cancelled the payment.
+    """
+
+    replay_key: str
+    run_id: str | None = None
+    state: Literal["settled", "rejected"]
+    signal: Signal | None = None
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    cancelled: bool = False
+    settlement_tx_hash: str | None = None
+    finality: str | None = None
+    receipt: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = None
+    waited_seconds: float | None = None
+
+
+class SignalRecord(Model):
+    """One signal for the event log and Prometheus, outside a state transition."""
+
+    signal: str
+    payment_ref: str | None = None
+    run_id: str | None = None
+    reason: str | None = None
+
+
+class RunTransition(Model):
+    """A run moved to its next state, with what the execution produced."""
+
+    run_id: str
+    to_status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    execution_tx_hashes: list[str] | None = None
+    execution_seconds: float | None = None
+
+
+class ReceiptRequest(Model):
+    """The facts a payment receipt signs, fixed by the workflow."""
+
+    payment_ref: str
+    replay_key: str
+    challenge_id: str
+    settlement_tx_hash: str
+    amount: str
+    token: str
+    recipient: str
+    network: str
+    finality: str
+    settled_at: str
+
+
+class FinalityWait(Model):
+    """Where a finality wait stands, carried over a continue-as-new."""
+
+    decision: SettleResponse
+    started_at: datetime
+    next_interval_seconds: float
+    check_count: int = 0
+    claim_settlement_tx_hash: str | None = None
+    answered: bool = False
+
+
+class RunInput(Model):
+    """Start input of a run without payment, workflow id ``run_<runId>``."""
+
+    run: RunOrder
+    policy: PaymentPolicy = Field(default_factory=PaymentPolicy)
+
+
+class RunOutcome(Model):
+    """How a run ended."""
+
+    run_id: str
+    run_state: str
+    execution: ExecutionResult | None = None
+    error: str | None = None
+
+
+class PaymentOutcome(Model):
+    """How a payment workflow ended: the payment's answer and its run's end."""
+
+    decision: SettleResponse
+    run: RunOutcome | None = None
+
+
+PaymentInput.model_rebuild()

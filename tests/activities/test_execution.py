@@ -6,7 +6,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.execution import ExecutionActivities
 from tests.harness.executor import API_KEY, StarkzapExecutor, tx_hash_for
-from workflows.models import ExecutionResult, RunOrder
+from workflows.models import ExecutionRequest, ExecutionResult, RunOrder
 
 ORDER = RunOrder(
     run_id="run_exec_1",
@@ -17,11 +17,15 @@ ORDER = RunOrder(
 )
 
 
+STRICT = ExecutionRequest(order=ORDER, strict=True, allow_simulated=False)
+LENIENT = ExecutionRequest(order=ORDER, strict=False, allow_simulated=True)
+
+
 async def _execute(
-    activities: ExecutionActivities, order: RunOrder = ORDER
+    activities: ExecutionActivities, request: ExecutionRequest = STRICT
 ) -> ExecutionResult:
     try:
-        return await ActivityEnvironment().run(activities.execute_run, order)
+        return await ActivityEnvironment().run(activities.execute_run, request)
     finally:
         await activities.close()
 
@@ -79,9 +83,41 @@ async def test_wrong_api_key_is_a_final_refusal(
     assert starkzap_executor.executions_for("run_exec_1") == 0
 
 
-async def test_missing_executor_is_a_final_error() -> None:
+async def test_missing_executor_in_strict_mode_is_a_final_error() -> None:
     with pytest.raises(ApplicationError) as raised:
         await _execute(ExecutionActivities(None, None))
 
     assert raised.value.type == "EXECUTOR_NOT_CONFIGURED"
     assert raised.value.non_retryable
+    assert "MARKETPLACE_STRICT_ONCHAIN_EXECUTION" in str(raised.value)
+
+
+async def test_missing_executor_without_simulation_is_a_final_error() -> None:
+    request = ExecutionRequest(order=ORDER, strict=False, allow_simulated=False)
+
+    with pytest.raises(ApplicationError) as raised:
+        await _execute(ExecutionActivities(None, None), request)
+
+    assert "STARKZAP_ALLOW_SIMULATED_EXECUTION=false" in str(raised.value)
+
+
+async def test_missing_executor_when_lenient_simulates_deterministically() -> None:
+    first = await _execute(ExecutionActivities(None, None), LENIENT)
+
+    second = await _execute(ExecutionActivities(None, None), LENIENT)
+
+    assert first.simulated and first.fallback_reason
+    assert "STARKZAP_EXECUTOR_URL" in first.fallback_reason
+    assert first.tx_hashes == second.tx_hashes
+    assert first.tx_hashes[0].startswith("0x")
+
+
+async def test_configured_executor_is_used_even_when_simulation_is_allowed(
+    starkzap_executor: StarkzapExecutor,
+) -> None:
+    result = await _execute(
+        ExecutionActivities(starkzap_executor.url, API_KEY), LENIENT
+    )
+
+    assert not result.simulated
+    assert starkzap_executor.executions_for("run_exec_1") == 1

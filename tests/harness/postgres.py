@@ -4,6 +4,7 @@ Migrations run once per session into a template database; each test gets a
 copy of it (``CREATE DATABASE ... TEMPLATE``, about 0.2 s) that is dropped after.
 """
 
+import asyncio
 import logging
 import os
 import shutil
@@ -90,10 +91,24 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = get_server(workdir / "pgdata", cleanup_mode="delete")
     try:
         logger.info("postgres embedded pgdata=%s", server.pgdata)
-        yield PostgresServer(admin_dsn=server.get_uri("postgres"), source="embedded")
+        admin_dsn = server.get_uri("postgres")
+        asyncio.run(_skip_durability(admin_dsn))
+        yield PostgresServer(admin_dsn=admin_dsn, source="embedded")
     finally:
         server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _skip_durability(admin_dsn: str) -> None:
+    """A throwaway server need not survive a power cut: no fsync, half the time."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute("alter system set fsync = off")
+        await conn.execute("alter system set synchronous_commit = off")
+        await conn.execute("alter system set full_page_writes = off")
+        await conn.execute("select pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

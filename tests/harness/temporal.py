@@ -4,6 +4,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cli.binaries import temporal_cli, temporal_test_server
@@ -29,6 +32,7 @@ async def temporal_time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server())
     )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 
@@ -37,3 +41,16 @@ async def temporal_time_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """A task queue per test, so workers never steal each other's work."""
     return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the design's search attributes, as the dev server's flag does."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in search_attributes.ALL
+            },
+        )
+    )

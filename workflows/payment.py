@@ -20,6 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from protocol.timestamps import format_timestamp
     from protocol.verify import check_terms
     from workflows import search_attributes as attrs
+    from workflows.answers import (
+        answer_from_record,
+        final_stage,
+        payment_state_of,
+        replay_signal_for,
+        run_state_after,
+    )
     from workflows.execution import FINAL_STORE_ERRORS, RunExecution
     from workflows.models import (
         ChallengeCheckInput,
@@ -114,7 +121,7 @@ class PaymentWorkflow:
 
         # 6. receipt: signed at settlement and already in the decision; let any
         # update still answering finish before the workflow closes.
-        self._set_stage(_final_stage(self._decision, run))
+        self._set_stage(final_stage(self._decision, run))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PaymentOutcome(decision=self._decision, run=run)
 
@@ -167,7 +174,7 @@ class PaymentWorkflow:
         return PaymentProgress(
             payment_ref=self._ref,
             stage=self._stage,
-            payment_state=_payment_state(self._decision),
+            payment_state=payment_state_of(self._decision),
             reason_code=self._decision.reason_code if self._decision else None,
             detail=self._decision.detail if self._decision else "",
             settlement_tx_hash=self._tx_hash,
@@ -315,7 +322,7 @@ class PaymentWorkflow:
 
         await workflow.wait_condition(lambda: self._decision is not None)
         if self._answered:
-            await self._record_signal(_replay_signal(self._decision))
+            await self._record_signal(replay_signal_for(self._decision))
         self._answered = True
         return self._decision
 
@@ -514,7 +521,7 @@ class PaymentWorkflow:
         self._answered = True
         self._execution = None
         self._tx_hash = earlier.settlement_tx_hash
-        return _from_claim(self._ref, earlier)
+        return answer_from_record(self._ref, earlier)
 
     def _pending(self, check: ReceiptCheck) -> SettleResponse:
         return SettleResponse(
@@ -550,7 +557,7 @@ class PaymentWorkflow:
             f"record payment {change['state']}",
         )
         if self._execution is not None:
-            self._execution.state = _run_state_after(change)
+            self._execution.state = run_state_after(change)
 
     async def _record_signal(self, signal: str, reason: str | None = None) -> None:
         run_id = self._execution.order.run_id if self._execution else None
@@ -599,56 +606,3 @@ class PaymentWorkflow:
             workflow.upsert_search_attributes(
                 [attrs.X402_SETTLEMENT_TX_HASH.value_set(self._tx_hash)]
             )
-
-
-def _from_claim(ref: str, claim: ClaimResult) -> SettleResponse:
-    """The answer recorded by an earlier run of this payment's workflow."""
-    if claim.payment_state == "settled":
-        return SettleResponse(
-            status="settled",
-            payment_ref=ref,
-            tx_hash=claim.settlement_tx_hash,
-            receipt=claim.receipt,
-        )
-    failed = claim.reason_code in (ReasonCode.SETTLEMENT_FAILED, ReasonCode.TIMEOUT)
-    return SettleResponse(
-        status="failed" if failed else "rejected",
-        payment_ref=ref,
-        tx_hash=claim.settlement_tx_hash,
-        reason_code=claim.reason_code,
-        detail=claim.detail,
-    )
-
-
-def _payment_state(decision: SettleResponse | None) -> str | None:
-    if decision is None:
-        return None
-    return {"settled": "settled", "pending": "pending"}.get(decision.status, "rejected")
-
-
-def _replay_signal(decision: SettleResponse) -> Signal:
-    if decision.status == "settled":
-        return Signal.REPLAY_SETTLED
-    if decision.status == "pending":
-        return Signal.REPLAY_PENDING
-    return Signal.REPLAY_REJECTED
-
-
-def _run_state_after(change: dict) -> str:
-    if change["state"] == "settled":
-        return "queued"
-    return "cancelled" if change.get("cancelled") else "failed"
-
-
-def _final_stage(decision: SettleResponse, run: RunOutcome | None) -> Stage:
-    if decision.status == "rejected":
-        return (
-            Stage.CANCELLED if run and run.run_state == "cancelled" else Stage.REJECTED
-        )
-    if decision.status == "failed":
-        return Stage.FAILED
-    if run is None:
-        return Stage.SETTLED
-    return {"completed": Stage.COMPLETED, "cancelled": Stage.CANCELLED}.get(
-        run.run_state, Stage.FAILED
-    )

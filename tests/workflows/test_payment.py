@@ -23,7 +23,7 @@ from tests.harness.starknet_node import (
 )
 from tests.workflows.rails import Rails, running_rails
 from workflows.models import PaymentPolicy, PaymentProgress
-from workflows.payment import PaymentWorkflow
+from workflows.payment import MAX_CHECKS_PER_RUN, PaymentWorkflow
 
 OTHER_TX = "0x174c87034c5d0b2db51550ec780f96e60886ba8e24f8d1ec6fd4ff8dfc91198"
 STRANGER = "0x7ea1c3e9b5d1f0a2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f"
@@ -149,6 +149,8 @@ async def test_transaction_never_found_times_out_at_the_deadline(
     assert starknet_node.count("getTransactionReceipt", TX_HASH) == progress.check_count
     row = await payment_row(rails, payment.replay_key)
     assert (row["status"], row["reason_code"]) == ("rejected", "TIMEOUT")
+    history = await handle.fetch_history()
+    assert len(history.events) < 200
 
 
 async def test_cancel_while_waiting_rejects_payment_and_cancels_run(
@@ -377,3 +379,33 @@ async def test_primary_rpc_down_settles_through_the_fallback(
     assert answer.status == "settled"
     assert primary.count("getTransactionReceipt", TX_HASH) >= 1
     assert fallback.count("getTransactionReceipt", TX_HASH) == 1
+
+
+async def test_long_wait_continues_as_new_and_still_settles(
+    rails: Rails, starknet_node: StarknetNode, starkzap_executor: StarkzapExecutor
+) -> None:
+    checks_before_final = MAX_CHECKS_PER_RUN + 20
+    starknet_node.script(
+        TX_HASH, *[not_found()] * checks_before_final, accepted_on_l2()
+    )
+    run = await rails.create_run()
+    challenge, payment = rails.presentation()
+    every_second = PaymentPolicy(
+        first_interval_seconds=1, max_interval_seconds=1, timeout_seconds=3600
+    )
+
+    answer, handle = await rails.settle(
+        challenge, payment, run=run, policy=every_second
+    )
+    outcome = await rails.result(handle)
+    described = await handle.describe()
+    progress = await handle.query(PaymentWorkflow.status)
+    again, _ = await rails.settle(challenge, payment, run=run, policy=every_second)
+
+    assert answer.status == "pending"
+    assert outcome.decision.status == "settled"
+    assert outcome.run is not None and outcome.run.run_state == "completed"
+    assert described.run_id != handle.first_execution_run_id
+    assert progress.check_count == checks_before_final + 1
+    assert again == outcome.decision
+    assert starkzap_executor.executions_for(run.run_id) == 1

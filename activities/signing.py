@@ -8,7 +8,7 @@ from temporalio import activity
 from protocol.models import VerifyDecision
 from protocol.receipt import PaymentReceipt, sign_receipt
 from protocol.verify import check_challenge
-from workflows.models import ChallengeCheckInput, ReceiptRequest
+from workflows.models import ChallengeCheckInput
 
 
 class SigningActivities:
@@ -43,10 +43,8 @@ class SigningActivities:
         return decision
 
     @activity.defn(name="sign_receipt")
-    async def sign_receipt(self, request: ReceiptRequest) -> dict[str, Any]:
+    async def sign_receipt(self, receipt: PaymentReceipt) -> dict[str, Any]:
         """The signed payment receipt; the same facts always give the same receipt."""
-        receipt = sign_receipt(
-            PaymentReceipt.model_validate(request.model_dump()), self._secrets[0]
-        )
-        activity.logger.info("receipt signed payment_ref=%s", request.payment_ref)
-        return receipt.model_dump()
+        signed = sign_receipt(receipt, self._secrets[0])
+        activity.logger.info("receipt signed payment_ref=%s", receipt.payment_ref)
+        return signed.model_dump()

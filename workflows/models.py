@@ -256,21 +256,6 @@ class RunTransition(Model):
     execution_seconds: float | None = None
 
 
-class ReceiptRequest(Model):
-    """The facts a payment receipt signs, fixed by the workflow."""
-
-    payment_ref: str
-    replay_key: str
-    challenge_id: str
-    settlement_tx_hash: str
-    amount: str
-    token: str
-    recipient: str
-    network: str
-    finality: str
-    settled_at: str
-
-
 class FinalityWait(Model):
     """Where a finality wait stands, carried over a continue-as-new."""
 

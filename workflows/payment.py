@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyDecision,
         payment_ref_for,
     )
+    from protocol.receipt import PaymentReceipt
     from protocol.signals import Signal
     from protocol.timestamps import format_timestamp
     from protocol.verify import check_terms
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         ReceiptCheck,
         ReceiptCheckInput,
         ReceiptOutcome,
-        ReceiptRequest,
         ReplayCheckInput,
         RunOutcome,
         SettleRequest,
@@ -385,7 +385,7 @@ class PaymentWorkflow:
         tx_ref = self._tx_hash or f"legacy:{self._ref}"
         receipt = await self._local(
             "sign_receipt",
-            ReceiptRequest(
+            PaymentReceipt(
                 payment_ref=self._ref,
                 replay_key=payment.replay_key,
                 challenge_id=challenge.challenge_id,

@@ -1,6 +1,7 @@
 """Fixtures of the workflow tests: a worker with real activities on each server."""
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 import pytest
@@ -19,12 +20,8 @@ async def rails(
     starkzap_executor: StarkzapExecutor,
 ) -> AsyncIterator[Rails]:
     """Time-skipping server, real Postgres, the local node and the executor."""
-    async with running_rails(
-        temporal_time_env,
-        db_pool,
-        rpc_urls=[starknet_node.url],
-        executor_url=starkzap_executor.url,
-        executor_key=API_KEY,
+    async with _rails_on(
+        temporal_time_env, db_pool, starknet_node, starkzap_executor
     ) as rails:
         yield rails
 
@@ -37,11 +34,18 @@ async def dev_rails(
     starkzap_executor: StarkzapExecutor,
 ) -> AsyncIterator[Rails]:
     """The same parts on the dev server, where time passes for real."""
-    async with running_rails(
-        temporal_dev_env,
-        db_pool,
-        rpc_urls=[starknet_node.url],
-        executor_url=starkzap_executor.url,
-        executor_key=API_KEY,
+    async with _rails_on(
+        temporal_dev_env, db_pool, starknet_node, starkzap_executor
     ) as rails:
         yield rails
+
+
+def _rails_on(
+    env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    node: StarknetNode,
+    executor: StarkzapExecutor,
+) -> AbstractAsyncContextManager[Rails]:
+    return running_rails(
+        env, pool, rpc_urls=[node.url], executor_url=executor.url, executor_key=API_KEY
+    )

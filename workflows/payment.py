@@ -204,14 +204,17 @@ class PaymentWorkflow:
             return await self._refuse(ReasonCode.REPLAY_DETECTED, prior.detail)
         if prior.outcome == "repeat" and prior.payment_state != "pending":
             return self._replay(prior)
-        checked = await self._local(
-            "check_challenge",
-            ChallengeCheckInput(challenge=challenge, payment=payment),
-            VerifyDecision,
-            "check the challenge's signature and expiry",
-        )
-        if not checked.accepted:
-            return await self._refuse(checked.reason_code, checked.detail)
+        # A pending claim passed this check when it was made; its challenge may
+        # have expired since, while the money is already on its way.
+        if prior.outcome == "unseen":
+            checked = await self._local(
+                "check_challenge",
+                ChallengeCheckInput(challenge=challenge, payment=payment),
+                VerifyDecision,
+                "check the challenge's signature and expiry",
+            )
+            if not checked.accepted:
+                return await self._refuse(checked.reason_code, checked.detail)
 
         # 2. verify: the payment against its challenge, in the reference's order.
         self._set_stage(Stage.VERIFY)

@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -10,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from protocol.models import ReasonCode
-from tests.factories import TX_HASH
+from tests.factories import TX_HASH, make_challenge, make_payment
 from tests.harness.executor import API_KEY, StarkzapExecutor
 from tests.harness.starknet_node import (
     StarknetNode,
@@ -278,9 +279,7 @@ async def test_update_for_another_replay_key_is_refused_before_recording(
 async def test_expired_challenge_is_rejected_without_a_payment_row(
     rails: Rails,
 ) -> None:
-    challenge, payment = rails.presentation()
-    from tests.factories import make_challenge, make_payment
-
+    _, payment = rails.presentation()
     expired = make_challenge(challenge_id=f"ch_{uuid.uuid4().hex[:8]}")
     payment = make_payment(expired, replay_key=payment.replay_key)
 
@@ -408,4 +407,26 @@ async def test_long_wait_continues_as_new_and_still_settles(
     assert described.run_id != handle.first_execution_run_id
     assert progress.check_count == checks_before_final + 1
     assert again == outcome.decision
+    assert starkzap_executor.executions_for(run.run_id) == 1
+
+
+async def test_pending_payment_whose_workflow_ended_resumes_after_expiry(
+    rails: Rails, starknet_node: StarknetNode, starkzap_executor: StarkzapExecutor
+) -> None:
+    starknet_node.script(TX_HASH, pre_confirmed())
+    run = await rails.create_run()
+    challenge = make_challenge(
+        now=datetime.now(UTC), expiry_seconds=1, challenge_id="ch_short_lived"
+    )
+    payment = make_payment(challenge, replay_key=f"rk_{uuid.uuid4().hex[:12]}")
+    _, first = await rails.settle(challenge, payment, run=run)
+    await first.terminate("lost workflow")
+    await asyncio.sleep(1.5)  # the challenge expires, the claim stays pending
+    starknet_node.script(TX_HASH, accepted_on_l2())
+
+    answer, handle = await rails.settle(challenge, payment, run=run)
+    outcome = await rails.result(handle)
+
+    assert answer.status == "settled"
+    assert outcome.run is not None and outcome.run.run_state == "completed"
     assert starkzap_executor.executions_for(run.run_id) == 1

@@ -26,7 +26,6 @@ from tests.workflows.rails import Rails, running_rails
 from workflows.models import PaymentPolicy, PaymentProgress
 from workflows.payment import MAX_CHECKS_PER_RUN, PaymentWorkflow
 
-OTHER_TX = "0x174c87034c5d0b2db51550ec780f96e60886ba8e24f8d1ec6fd4ff8dfc91198"
 STRANGER = "0x7ea1c3e9b5d1f0a2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f"
 
 

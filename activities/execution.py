@@ -1,5 +1,6 @@
 """Executor activity: ask Starkzap to execute a run, keyed by the run id."""
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -18,6 +19,10 @@ BAD_RESPONSE = "EXECUTOR_BAD_RESPONSE"
 UNAVAILABLE = "EXECUTOR_UNAVAILABLE"
 
 FELT_BOUND = 2**251
+# Heartbeats let the server notice a dead worker in seconds, not after the
+# activity's whole start-to-close timeout. Must stay below the workflow's
+# heartbeat timeout for execute_run (workflows/execution.py).
+HEARTBEAT_EVERY_SECONDS = 2.0
 
 # Statuses that say the request itself is wrong: retrying cannot help.
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
@@ -45,7 +50,7 @@ class ExecutionActivities:
         if self._url is None:
             return _simulate_or_refuse(request)
 
-        response = await self._post(order)
+        response = await self._post_with_heartbeats(order)
         result = _parse(response, order.run_id)
         activity.logger.info(
             "run executed run_id=%s tx_hashes=%s", order.run_id, result.tx_hashes
@@ -56,6 +61,17 @@ class ExecutionActivities:
         """Close the pooled HTTP client (the worker calls this on shutdown)."""
         if self._http is not None:
             await self._http.aclose()
+
+    async def _post_with_heartbeats(self, order: RunOrder) -> httpx.Response:
+        post = asyncio.ensure_future(self._post(order))
+        try:
+            while True:
+                done, _ = await asyncio.wait({post}, timeout=HEARTBEAT_EVERY_SECONDS)
+                if done:
+                    return post.result()
+                activity.heartbeat()
+        finally:
+            post.cancel()
 
     async def _post(self, order: RunOrder) -> httpx.Response:
         if self._http is None:

@@ -40,6 +40,7 @@ LEDGER_RETRY = RetryPolicy(
 )
 LEDGER_TIMEOUT = timedelta(seconds=30)
 EXECUTOR_TIMEOUT = timedelta(seconds=60)
+EXECUTOR_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 # How long a failed run waits for an operator's retry before the workflow ends.
 RETRY_WINDOW = timedelta(days=1)
@@ -105,6 +106,7 @@ class RunExecution:
                 ),
                 result_type=ExecutionResult,
                 start_to_close_timeout=EXECUTOR_TIMEOUT,
+                heartbeat_timeout=EXECUTOR_HEARTBEAT_TIMEOUT,
                 retry_policy=EXECUTOR_RETRY,
                 summary=f"execute run {self.order.run_id} ({self.order.action})",
             )

@@ -121,3 +121,21 @@ async def test_configured_executor_is_used_even_when_simulation_is_allowed(
 
     assert not result.simulated
     assert starkzap_executor.executions_for("run_exec_1") == 1
+
+
+async def test_slow_executor_call_heartbeats_while_it_waits(
+    starkzap_executor: StarkzapExecutor,
+) -> None:
+    starkzap_executor.slow(2.5)
+    environment = ActivityEnvironment()
+    beats: list[object] = []
+    environment.on_heartbeat = lambda *details: beats.append(details)
+    activities = ExecutionActivities(starkzap_executor.url, API_KEY)
+
+    try:
+        result = await environment.run(activities.execute_run, STRICT)
+    finally:
+        await activities.close()
+
+    assert result.tx_hashes == [tx_hash_for("run_exec_1")]
+    assert len(beats) >= 1

@@ -1,36 +1,26 @@
 """worker.py as a process: serves metrics, stops on SIGTERM, refuses bad starts."""
 
 import asyncio
-import contextlib
-import os
 import secrets
 import signal
 import socket
-import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness.executor import API_KEY, StarkzapExecutor
 from tests.harness.starknet_node import SN_MAIN, StarknetNode
-from tests.paths import REPO_ROOT
-
-READY_TIMEOUT_SECONDS = 20.0
-EXIT_TIMEOUT_SECONDS = 30.0
-
-# What a Python process needs from ours; every setting comes from the test.
-INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.harness.worker_process import (
+    EXIT_TIMEOUT_SECONDS,
+    free_port,
+    metrics_url,
+    running_worker,
+    scrape_when_ready,
+    worker_environment,
+)
 
 
 @pytest.fixture
@@ -40,67 +30,19 @@ def worker_env(
     starknet_node: StarknetNode,
 ) -> dict[str, str]:
     """A complete worker environment on this test's queue, database and node."""
-    inherited = {name: os.environ[name] for name in INHERITED if name in os.environ}
-    return inherited | {
-        "PYTHONUNBUFFERED": "1",
-        "X402_FACILITATOR_SECRET": secrets.token_hex(32),
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": temporal_dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": f"tq-{uuid.uuid4().hex[:12]}",
-        "STARKNET_RPC_URL": starknet_node.url,
-        "X402_NETWORK": "sepolia",
-        "X402_METRICS_PORT": str(_free_port()),
-    }
-
-
-@contextlib.asynccontextmanager
-async def _worker(
-    env: dict[str, str], log_path: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m worker`` with its output in ``log_path``; killed if still alive."""
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "worker",
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    return worker_environment(
+        temporal_address=temporal_dev_env.client.service_client.config.target_host,
+        database_url=database_url,
+        rpc_url=starknet_node.url,
+        facilitator_secret=secrets.token_hex(32),
+    )
 
 
 async def _run_to_exit(env: dict[str, str], log_path: Path) -> tuple[int, str]:
     """Exit status and output of a worker expected to stop by itself."""
-    async with _worker(env, log_path) as process:
+    async with running_worker(env, log_path) as process:
         status = await asyncio.wait_for(process.wait(), EXIT_TIMEOUT_SECONDS)
     return status, log_path.read_text()
-
-
-async def _scrape_when_ready(
-    process: asyncio.subprocess.Process,
-    url: str,
-    is_ready: Callable[[str], bool],
-    log_path: Path,
-) -> str:
-    """Poll ``url`` until its text satisfies ``is_ready``; fail if the worker dies."""
-    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        while asyncio.get_running_loop().time() < deadline:
-            if process.returncode is not None:
-                pytest.fail(f"worker exited early:\n{log_path.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                response = await http.get(url)
-                if response.status_code == 200 and is_ready(response.text):
-                    return response.text
-            await asyncio.sleep(0.2)
-    pytest.fail(f"worker not ready in time:\n{log_path.read_text()}")
 
 
 def _has_sdk_metric(text: str) -> bool:
@@ -114,11 +56,11 @@ async def test_worker_serves_both_metric_sets_then_stops_on_sigterm(
         "STARKZAP_EXECUTOR_URL": starkzap_executor.url,
         "STARKZAP_EXECUTOR_API_KEY": API_KEY,
     }
-    url = f"http://127.0.0.1:{env['X402_METRICS_PORT']}/metrics"
+    url = metrics_url(env)
     log_path = tmp_path / "worker.log"
 
-    async with _worker(env, log_path) as process:
-        text = await _scrape_when_ready(
+    async with running_worker(env, log_path) as process:
+        text = await scrape_when_ready(
             process,
             url,
             lambda text: (
@@ -161,7 +103,7 @@ async def test_worker_refuses_an_unreachable_rpc_without_showing_its_key(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     api_key = secrets.token_hex(16)
-    url = f"http://127.0.0.1:{_free_port()}/v0_10/{api_key}?apikey={api_key}"
+    url = f"http://127.0.0.1:{free_port()}/v0_10/{api_key}?apikey={api_key}"
     env = worker_env | {"STARKNET_RPC_URL": url}
 
     status, output = await _run_to_exit(env, tmp_path / "worker.log")

@@ -156,3 +156,35 @@ async def test_worker_killed_during_finality_wait_settles_and_runs_once(
         "run_running",
         "run_completed",
     ]
+
+
+async def test_worker_killed_during_the_executor_call_runs_once(
+    crash_rails: Rails,
+    workers: WorkerProcesses,
+    starknet_node: StarknetNode,
+    starkzap_executor: StarkzapExecutor,
+) -> None:
+    starknet_node.script(TX_HASH, accepted_on_l2())
+    starkzap_executor.slow(3)
+    first = await workers.start()
+    run = await crash_rails.create_run()
+    challenge, payment = crash_rails.presentation()
+    answer, handle = await crash_rails.settle(challenge, payment, run=run)
+
+    async def executor_called() -> bool:
+        return len(starkzap_executor.calls_for(run.run_id)) >= 1
+
+    await eventually(executor_called, seconds=15)
+    await kill_hard(first)
+    await workers.start()
+    outcome = await result_within(handle, workers)
+
+    assert answer.status == "settled"
+    assert outcome.run is not None and outcome.run.run_state == "completed"
+    assert starkzap_executor.executions_for(run.run_id) == 1
+    outcomes = [call.outcome for call in starkzap_executor.calls_for(run.run_id)]
+    assert outcomes == ["executed", "replayed"]
+    run_status = await crash_rails.fetchval(
+        "select status from agent_runs where run_id = $1", run.run_id
+    )
+    assert run_status == "completed"

@@ -5,8 +5,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from protocol.amounts import parse_amount
@@ -28,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         replay_signal_for,
         run_state_after,
     )
-    from workflows.execution import FINAL_STORE_ERRORS, RunExecution
+    from workflows.execution import RunExecution
     from workflows.models import (
         ChallengeCheckInput,
         CheckRecord,
@@ -49,23 +47,8 @@ with workflow.unsafe.imports_passed_through():
         SignalRecord,
         Stage,
     )
+    from workflows.steps import check_receipt, run_local
 
-# Fast, bounded steps on the settle answer's path run as local activities.
-LOCAL_TIMEOUT = timedelta(seconds=10)
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=FINAL_STORE_ERRORS,
-)
-# The first receipt check may not hold up the answer: after two tries it's pending.
-FIRST_CHECK_TIMEOUT = timedelta(seconds=15)
-FIRST_CHECK_RETRY = RetryPolicy(maximum_attempts=2)
-CHECK_TIMEOUT = timedelta(seconds=30)
-CHECK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=20),
-    maximum_attempts=5,
-)
 # A long wait starts a fresh run before its history grows large.
 MAX_CHECKS_PER_RUN = 100
 LEGACY_FINALITY = "LEGACY_UNVERIFIED"
@@ -342,30 +325,7 @@ class PaymentWorkflow:
             required_finality=policy.required_finality,
         )
         summary = f"receipt check {self._check_count + 1} of {self._tx_hash}"
-        try:
-            if first:
-                check = await workflow.execute_local_activity(
-                    "check_receipt",
-                    check_input,
-                    result_type=ReceiptCheck,
-                    start_to_close_timeout=FIRST_CHECK_TIMEOUT,
-                    retry_policy=FIRST_CHECK_RETRY,
-                    summary=summary,
-                )
-            else:
-                check = await workflow.execute_activity(
-                    "check_receipt",
-                    check_input,
-                    result_type=ReceiptCheck,
-                    start_to_close_timeout=CHECK_TIMEOUT,
-                    retry_policy=CHECK_RETRY,
-                    summary=summary,
-                )
-        except ActivityError as failure:
-            check = ReceiptCheck(
-                outcome=ReceiptOutcome.PENDING,
-                detail=f"{ReasonCode.RPC_FAILURE}: {failure.cause or failure}",
-            )
+        check = await check_receipt(check_input, first=first, summary=summary)
         self._note_check(check)
         return check
 
@@ -576,14 +536,7 @@ class PaymentWorkflow:
     async def _local(
         self, activity: str, arg: object, result_type: type | None, summary: str
     ) -> Any:
-        return await workflow.execute_local_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-            summary=summary,
-        )
+        return await run_local(activity, arg, result_type, summary)
 
     def _validate(self, replay_key: str) -> None:
         if replay_key != self._input.payment.replay_key:

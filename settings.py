@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "x402-payments"
     x402_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
+    # HTTP API.
+    x402_rate_limit_per_minute: int = Field(default=120, ge=1)
+    x402_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    x402_run_wait_seconds: float = Field(default=10.0, ge=0, le=120)
+
     @field_validator(
         "x402_facilitator_secret",
         "x402_facilitator_secret_previous",
@@ -99,7 +104,9 @@ class Settings(BaseSettings):
     def _empty_previous_means_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("starknet_fallback_rpc_urls", mode="before")
+    @field_validator(
+        "starknet_fallback_rpc_urls", "x402_trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -203,7 +203,15 @@ def _claim_record(claim: ClaimInput) -> PaymentClaim:
         amount=parse_amount(payment.amount),
         network=challenge.network,
         settlement_tx_hash=claim.settlement_tx_hash,
-        evidence={"legacy_proof": claim.legacy_proof},
+        # The presentation lets reconcile restart a payment whose workflow is
+        # gone; it holds only what the client sent, no secret.
+        evidence={
+            "legacy_proof": claim.legacy_proof,
+            "presentation": {
+                "challenge": challenge.to_wire(),
+                "payment": payment.model_dump(),
+            },
+        },
     )
 
 

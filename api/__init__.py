@@ -1,0 +1,1 @@
+"""HTTP API of the payment rails: a thin FastAPI layer over Temporal and Postgres."""

@@ -84,7 +84,12 @@ async def running_api(settings: Settings) -> AsyncIterator[str]:
     """uvicorn serving the app on a free port; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        # h11 stops at 16 KiB of headers by default, below X402_MAX_HEADER_BYTES.
+        h11_max_incomplete_event_size=settings.x402_max_header_bytes + 64 * 1024,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,11 +1,12 @@
 """Errors of the HTTP API and their one JSON shape, mapped in one place.
 
-    ApiError                 any refusal the API answers itself
-    ├── PaymentRequired        402 PAYMENT_REQUIRED, with a challenge
-    └── PaymentRefused         402 with the protocol's reason code
+    ApiError    any refusal the API answers itself: status, code, message;
+                api.paywall builds its 402s (PAYMENT_REQUIRED with a challenge,
+                or the protocol's reason code for a refused payment)
 
 Foreign errors are mapped here too: request validation (400 naming the field),
-the store's conflicts (409) and lost dependencies (503 with retry_after).
+the store's conflicts (409), lost dependencies (503 with retry_after), and
+anything unexpected (500, logged, in the same shape).
 """
 
 import logging
@@ -100,6 +101,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _temporal_down(request: Request, error: RPCError) -> JSONResponse:
         logger.warning("temporal rpc failed path=%s error=%s", request.url.path, error)
         return _respond(request, unavailable("Temporal"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # A lazy Temporal client that cannot connect raises a bare RuntimeError.
+        if isinstance(error, RuntimeError) and "Failed client connect" in str(error):
+            logger.warning("temporal unreachable path=%s", request.url.path)
+            return _respond(request, unavailable("Temporal"))
+        logger.exception("unexpected error path=%s", request.url.path)
+        return _respond(
+            request, ApiError(500, "INTERNAL", "unexpected error; it was logged")
+        )
 
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, error: ConflictError) -> JSONResponse:

@@ -62,10 +62,13 @@ async def _open_services(settings: Settings) -> Services:
     dsn = settings.database_url.get_secret_value()
     pool = await create_pool(dsn)
     await apply_migrations(pool)
+    # Lazy: the API starts while Temporal is down, answering 503 and a failing
+    # /readyz until it comes back, instead of refusing to start.
     temporal = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        lazy=True,
     )
     limiter = RateLimiter(settings.x402_rate_limit_per_minute)
     return Services(settings=settings, pool=pool, temporal=temporal, limiter=limiter)

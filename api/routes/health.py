@@ -5,7 +5,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServicesDep
 from api.errors import unavailable
-from metrics import REGISTRY
+from metrics import OLDEST_PENDING_PAYMENT_AGE, REGISTRY
+from store import payments
+from store.errors import StoreUnavailable
 from store.pool import connection
 
 router = APIRouter(tags=["health"])
@@ -33,6 +35,13 @@ async def read_readiness(services: ServicesDep) -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=Response)
-async def read_metrics() -> Response:
-    """Prometheus text of this API process."""
+async def read_metrics(services: ServicesDep) -> Response:
+    """Prometheus text of this API process, with the oldest pending payment's age."""
+    try:
+        async with connection(services.pool) as conn:
+            age = await payments.oldest_pending_age_seconds(conn)
+        OLDEST_PENDING_PAYMENT_AGE.set(age)
+    except StoreUnavailable:
+        # The scrape still answers; the gauge keeps its last value.
+        pass
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

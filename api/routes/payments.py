@@ -42,6 +42,7 @@ WINDOWS = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
 @router.post(
     "/challenge",
     response_model=ChallengePublic,
+    response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
     dependencies=[Depends(rate_limited("challenge"))],
 )

@@ -1,5 +1,6 @@
 """POST /runs end to end: 402, pay, 201 or 202, idempotency, isolation."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -51,22 +52,36 @@ async def test_pending_payment_answers_202_then_completes(
     starknet_node.script(TX_HASH, *[pre_confirmed()] * 4, accepted_on_l2())
     async with stack.client() as api:
         challenge = await ask_for_challenge(api, STAKE)
+
         answer = await api.post(
-            "/api/v1/marketplace/runs",
-            json=STAKE,
-            headers=paid_headers(challenge),
+            "/api/v1/marketplace/runs", json=STAKE, headers=paid_headers(challenge)
         )
-        assert answer.status_code in (201, 202), answer.text
         run_id = answer.json()["run"]["run_id"]
         status = answer.json()["run"]["status"]
         for _ in range(100):
             if status == "completed":
                 break
-            import asyncio
-
             await asyncio.sleep(0.2)
-            status = (await api.get(f"/api/v1/marketplace/runs/{run_id}")).json()[
-                "run"
-            ]["status"]
+            read = await api.get(f"/api/v1/marketplace/runs/{run_id}")
+            status = read.json()["run"]["status"]
 
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["payment"]["status"] == "pending"
     assert status == "completed"
+
+
+async def test_challenge_endpoint_signs_the_terms_it_was_given(stack: Stack) -> None:
+    terms = {"recipient": "0xABC", "minAmount": "42", "context": {"order": 7}}
+
+    async with stack.client() as api:
+        answer = await api.post(
+            "/api/v1/marketplace/payments/x402/challenge", json=terms
+        )
+
+    assert answer.status_code == 200, answer.text
+    challenge = answer.json()["challenge"]
+    assert "tongoRecipient" not in challenge
+    assert (challenge["recipient"], challenge["minAmount"]) == ("0xabc", "42")
+    assert Challenge.model_validate_json(answer.headers["x-x402-challenge"]) == (
+        Challenge.model_validate(challenge)
+    )

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from cli import demo, dev
 from cli.conformance import run_conformance
 
 app = typer.Typer(
@@ -31,3 +32,7 @@ def conformance(
 ) -> None:
     """Check this build against protocol test vectors; exit 1 if any case fails."""
     raise typer.Exit(run_conformance(path, verbose=verbose))
+
+
+dev.register(app)
+demo.register(app)

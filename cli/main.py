@@ -7,6 +7,7 @@ import typer
 
 from cli import demo, dev
 from cli.conformance import run_conformance
+from cli.operator import register as register_operator
 
 app = typer.Typer(
     help="x402 payment rails: Cloak x402 payments on Starknet, one workflow each.",
@@ -36,3 +37,4 @@ def conformance(
 
 dev.register(app)
 demo.register(app)
+register_operator(app)

@@ -99,9 +99,10 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 def describe_dsn(dsn: str) -> str:
     """``host[:port]/database`` of a DSN, for messages: never the user or password."""
     parts = urlsplit(dsn)
-    if parts.netloc and "@" not in parts.netloc and "@" in dsn:
-        # A '/', '?' or '#' left unencoded in the password ends the host part
-        # early, so what urlsplit took for the host is the user and password.
+    # A '/', '?' or '#' left unencoded in the password ends the host part early,
+    # so what urlsplit took for the host (or the path) holds the credentials.
+    cut_short = parts.netloc and "@" not in parts.netloc and "@" in dsn
+    if cut_short or (parts.netloc and "@" in parts.path):
         return "(DSN hidden: its user or password is not percent-encoded)"
     hosts = parts.netloc.rpartition("@")[2]
     if not hosts:

@@ -175,7 +175,7 @@ def test_describe_dsn_names_the_server_never_the_credentials(
     assert "secret" not in description
 
 
-@pytest.mark.parametrize("reserved", ["/", "?", "#"])
+@pytest.mark.parametrize("reserved", ["/", "?", "#", "@pw/"])
 def test_describe_dsn_with_an_unencoded_password_hides_the_credentials(
     reserved: str,
 ) -> None:

@@ -5,8 +5,8 @@
                 or the protocol's reason code for a refused payment)
 
 Foreign errors are mapped here too: request validation (400 naming the field),
-the store's conflicts (409), lost dependencies (503 with retry_after), and
-anything unexpected (500, logged, in the same shape).
+routing refusals (404 and 405), the store's conflicts (409), lost dependencies
+(503 with retry_after), and anything unexpected (500, logged, in the same shape).
 """
 
 import logging
@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
 from store.errors import ConflictError, NotFound, StoreUnavailable
@@ -22,6 +23,7 @@ from store.errors import ConflictError, NotFound, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+ROUTING_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class ApiError(Exception):
@@ -74,6 +76,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return _respond(request, error)
+
+    @app.exception_handler(HTTPException)
+    async def _routing(request: Request, error: HTTPException) -> JSONResponse:
+        # Starlette's own refusals (no such path, wrong method) get the shape too.
+        status = error.status_code
+        code = ROUTING_CODES.get(status, f"HTTP_{status}")
+        headers = dict(error.headers or {})
+        return _respond(request, ApiError(status, code, error.detail, headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -132,6 +142,9 @@ def _respond(request: Request, error: ApiError) -> JSONResponse:
 
 
 def _describe(item: dict[str, Any]) -> dict[str, str]:
+    # A body that is not JSON is located by a character offset: it is the body.
+    if item.get("type") == "json_invalid":
+        return {"field": "body", "message": str(item.get("msg"))}
     # "body.params.amount" names the field; the leading "body" says nothing.
     location = [str(part) for part in item.get("loc", ()) if part != "body"]
     return {"field": ".".join(location) or "body", "message": str(item.get("msg"))}

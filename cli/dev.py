@@ -165,6 +165,8 @@ async def _start_all(
             port=ports.api,
             log_level="warning",
             h11_max_incomplete_event_size=settings.x402_max_header_bytes + 65536,
+            # X402_TRUSTED_PROXIES decides whom to believe, not uvicorn.
+            proxy_headers=False,
         )
     )
     api = asyncio.create_task(server_api.serve(), name="api")

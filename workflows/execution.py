@@ -84,6 +84,11 @@ class RunExecution:
             self.retry_requested = False
             await self._move("queued")
 
+    async def fail_unpaid(self, error: str) -> None:
+        """A run whose payment was refused: failed, never executed."""
+        self.error = error
+        await self._move("failed", error=error)
+
     def outcome(self) -> RunOutcome:
         return RunOutcome(
             run_id=self.order.run_id,

@@ -411,6 +411,9 @@ class PaymentWorkflow:
             detail,
         )
         await self._record_signal(Signal.SETTLE_REJECTED, reason)
+        if self._execution is not None:
+            # The run was created for this payment only: it can never be paid.
+            await self._execution.fail_unpaid(f"{reason}: {detail}")
         return SettleResponse(
             status="rejected", payment_ref=self._ref, reason_code=reason, detail=detail
         )

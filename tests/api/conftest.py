@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.stack import Stack, running_api, running_worker, seed, stack_settings
-from tests.harness.executor import API_KEY, StarkzapExecutor
+from tests.api.stack import Stack, running_stack
+from tests.harness.executor import StarkzapExecutor
 from tests.harness.starknet_node import StarknetNode
+
+SMALL_RATE_LIMIT = 3
 
 
 @pytest.fixture
@@ -18,20 +20,25 @@ async def stack(
     starkzap_executor: StarkzapExecutor,
 ) -> AsyncIterator[Stack]:
     """The API on a free port, a worker, the dev server, Postgres, node, executor."""
-    settings = stack_settings(
-        database_url=database_url,
-        temporal_address=temporal_dev_env.client.service_client.config.target_host,
-        rpc_url=starknet_node.url,
-    )
-    keys = await seed(settings)
-    async with (
-        running_worker(temporal_dev_env, settings, starkzap_executor.url, API_KEY),
-        running_api(settings) as url,
-    ):
-        yield Stack(
-            url=url,
-            settings=settings,
-            paid_agent="steward",
-            free_agent="free-swapper",
-            **keys,
-        )
+    async with running_stack(
+        temporal_dev_env, database_url, starknet_node, starkzap_executor
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def small_limit_stack(
+    temporal_dev_env: WorkflowEnvironment,
+    database_url: str,
+    starknet_node: StarknetNode,
+    starkzap_executor: StarkzapExecutor,
+) -> AsyncIterator[Stack]:
+    """A stack whose rate limit is SMALL_RATE_LIMIT requests a minute per scope."""
+    async with running_stack(
+        temporal_dev_env,
+        database_url,
+        starknet_node,
+        starkzap_executor,
+        x402_rate_limit_per_minute=SMALL_RATE_LIMIT,
+    ) as running:
+        yield running

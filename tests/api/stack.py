@@ -1,13 +1,17 @@
 """The API on uvicorn with a worker behind it, on real Temporal and Postgres."""
 
 import asyncio
+import secrets
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
@@ -18,12 +22,16 @@ from activities.ledger import LedgerActivities
 from activities.settlement import SettlementActivities
 from activities.signing import SigningActivities
 from api.main import create_app
+from api.paywall import CHALLENGE_HEADER, PAYMENT_HEADER, run_context
+from protocol.models import Challenge, PaymentPayload
 from settings import Settings, load_settings
-from store.agents import upsert_agent
+from store.agents import get_agent, upsert_agent
 from store.api_keys import create_api_key
 from store.pool import connection, create_pool
 from store.records import AgentSpec, AgentType
 from tests.factories import RECIPIENT, SECRET
+from tests.harness.executor import API_KEY, StarkzapExecutor
+from tests.harness.starknet_node import StarknetNode
 from tests.workflows.rails import pydantic_client
 from worker import build_activities
 from workflows.payment import PaymentWorkflow
@@ -33,6 +41,8 @@ RECONCILE_SECRET = "reconcile-secret-for-tests-0123456789"
 OPERATOR_WALLET = "0x5e11e7a1e7b0c5d3a4f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f7a8"
 OTHER_WALLET = "0x7a11e7a1e7b0c5d3a4f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f7a9"
 PRICE = 100
+RUNS = "/api/v1/marketplace/runs"
+PAYMENTS = "/api/v1/marketplace/payments/x402"
 
 
 def free_port() -> int:
@@ -59,6 +69,121 @@ class Stack:
         return httpx.AsyncClient(
             base_url=self.url, headers=auth | headers, timeout=30.0
         )
+
+    def anonymous_client(self, **headers: str) -> httpx.AsyncClient:
+        """An HTTP client of the API that presents no API key."""
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30.0)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of its own to the stack's Postgres."""
+        conn = await asyncpg.connect(self.settings.database_url.get_secret_value())
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        """One value from the stack's Postgres."""
+        async with self.db() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def run_context(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The context the API binds the operator's run ``body`` to."""
+        async with self.db() as conn:
+            agent = await get_agent(conn, body["agent_id"])
+        assert agent is not None, body["agent_id"]
+        return run_context(agent, body["action"], body["params"], OPERATOR_WALLET)
+
+
+def new_replay_key() -> str:
+    """A replay key no other test uses: workflow ids outlive a test's stack."""
+    return f"rk_{uuid.uuid4().hex[:16]}"
+
+
+def new_tx_hash() -> str:
+    """A settlement transaction hash of its own, to script on the node."""
+    return hex(secrets.randbits(248) | 1)
+
+
+def x402_headers(challenge: Challenge, payment: PaymentPayload) -> dict[str, str]:
+    """The x402 request headers that present ``payment`` for ``challenge``."""
+    return {
+        CHALLENGE_HEADER: challenge.model_dump_json(exclude_none=True),
+        PAYMENT_HEADER: payment.model_dump_json(),
+    }
+
+
+def presentation(challenge: Challenge, payment: PaymentPayload) -> dict[str, Any]:
+    """The JSON body of /verify and /settle for ``payment``."""
+    return {
+        "challenge": challenge.to_wire(),
+        "payment": payment.model_dump(mode="json"),
+    }
+
+
+async def challenge_for_run(api: httpx.AsyncClient, body: dict[str, Any]) -> Challenge:
+    """The challenge of the 402 that an unpaid ``POST /runs`` answers."""
+    answer = await api.post(RUNS, json=body)
+    assert answer.status_code == 402, answer.text
+    return Challenge.model_validate(answer.json()["challenge"])
+
+
+async def post_in_segments(
+    url: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    segment: int = 1400,
+) -> tuple[int | None, bytes]:
+    """POST over a raw socket, a TCP segment's worth at a time, as a WAN delivers it.
+
+    httpx on loopback hands the server the whole request in one read, which
+    hides limits that apply to headers arriving in pieces. Returns the status
+    and body, or None and b"" when the server dropped the connection.
+    """
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Connection: close",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    try:
+        for start in range(0, len(request), segment):
+            writer.write(request[start : start + segment])
+            await writer.drain()
+            await asyncio.sleep(0.005)  # let the server read this segment alone
+        response = await reader.read()
+    except ConnectionError:
+        return None, b""
+    finally:
+        writer.close()
+
+    head, _, content = response.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    return (int(status_line[1]) if len(status_line) > 1 else None), content
+
+
+async def poll(
+    read: Callable[[], Awaitable[Any]],
+    until: Callable[[Any], bool],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.2,
+) -> Any:
+    """``read()`` again until ``until`` holds of it; its last value either way."""
+    deadline = time.monotonic() + timeout
+    value = await read()
+    while not until(value) and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        value = await read()
+    return value
 
 
 def stack_settings(
@@ -90,6 +215,8 @@ async def running_api(settings: Settings) -> AsyncIterator[str]:
         log_level="warning",
         # h11 stops at 16 KiB of headers by default, below X402_MAX_HEADER_BYTES.
         h11_max_incomplete_event_size=settings.x402_max_header_bytes + 64 * 1024,
+        # X402_TRUSTED_PROXIES decides whom to believe, not uvicorn.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -155,3 +282,32 @@ async def seed(settings: Settings) -> dict[str, str]:
     finally:
         await pool.close()
     return {"api_key": api_key, "other_key": other_key, "admin_key": admin_key}
+
+
+@asynccontextmanager
+async def running_stack(
+    env: WorkflowEnvironment,
+    database_url: str,
+    node: StarknetNode,
+    executor: StarkzapExecutor,
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    """A seeded stack: a worker and the API on ``database_url``, with ``overrides``."""
+    settings = stack_settings(
+        database_url=database_url,
+        temporal_address=env.client.service_client.config.target_host,
+        rpc_url=node.url,
+        **overrides,
+    )
+    keys = await seed(settings)
+    async with (
+        running_worker(env, settings, executor.url, API_KEY),
+        running_api(settings) as url,
+    ):
+        yield Stack(
+            url=url,
+            settings=settings,
+            paid_agent="steward",
+            free_agent="free-swapper",
+            **keys,
+        )

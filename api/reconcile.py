@@ -14,11 +14,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.paywall import parse_presentation
 from api.schemas import ReconcileSummary
 from api.services import Services
-from api.workflows import signal_payment
+from api.workflows import order_of, signal_payment
 from store import payments, runs
 from store.pool import connection
 from store.records import PaymentRecord, PaymentStatus
-from workflows.models import PaymentInput, PaymentPolicy, RunOrder
+from workflows.models import PaymentInput, PaymentPolicy
 from workflows.payment import PaymentWorkflow
 
 logger = logging.getLogger(__name__)
@@ -84,15 +84,7 @@ async def _revive(services: Services, row: PaymentRecord) -> str:
         run = await runs.get_run_by_payment_ref(conn, row.payment_ref)
 
     shown = parse_presentation(presentation)
-    order = None
-    if run is not None:
-        order = RunOrder(
-            run_id=run.run_id,
-            agent_id=run.agent_id,
-            action=run.action,
-            params=run.params,
-            operator_wallet=run.operator_wallet,
-        )
+    order = None if run is None else order_of(run)
     await services.temporal.start_workflow(
         PaymentWorkflow.run,
         PaymentInput(

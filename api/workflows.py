@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.paywall import Presentation
 from api.services import Services
 from protocol.models import SettleResponse
+from store.records import RunRecord
 from workflows.models import (
     PayAndRunRequest,
     PaymentInput,
@@ -28,6 +29,17 @@ from workflows.payment import PaymentWorkflow
 from workflows.run import RunWorkflow
 
 logger = logging.getLogger(__name__)
+
+
+def order_of(run: RunRecord) -> RunOrder:
+    """The run as a workflow executes it."""
+    return RunOrder(
+        run_id=run.run_id,
+        agent_id=run.agent_id,
+        action=run.action,
+        params=run.params,
+        operator_wallet=run.operator_wallet,
+    )
 
 
 def run_workflow_id(run_id: str) -> str:

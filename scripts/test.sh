@@ -4,15 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv="${X402_VENV:-.venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  echo "==> creating virtualenv $venv"
-  python3 -m venv "$venv"
-fi
-
-echo "==> installing x402-rails with test extras"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e '.[test]'
+source scripts/venv.sh test
 
 echo "==> running the test suite"
 status=0

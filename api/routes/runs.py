@@ -39,7 +39,6 @@ from store.records import (
     RunRecord,
     RunStatus,
 )
-from workflows.models import RunOrder
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +201,9 @@ async def _run_paid(
             billable=True,
         ),
     )
-    answer, _ = await workflows.settle_payment(services, presentation, _order_of(run))
+    answer, _ = await workflows.settle_payment(
+        services, presentation, workflows.order_of(run)
+    )
     if answer.status in ("failed", "rejected"):
         raise payment_refused(
             answer.reason_code or "REJECTED", answer.detail, payment_ref
@@ -232,7 +233,7 @@ async def _run_free(
                 billable=False,
             ),
         )
-    await workflows.start_free_run(services, _order_of(run))
+    await workflows.start_free_run(services, workflows.order_of(run))
     run = await _wait_for_run(services, run.run_id)
     status = 201 if run.status in FINISHED else 202
     return status, RunAnswer(run=RunPublic.of(run)).model_dump(mode="json")
@@ -336,16 +337,6 @@ async def _wait_for_run(services: Services, run_id: str) -> RunRecord:
 async def _release(services: Services, actor: str, key: str) -> None:
     async with connection(services.pool) as conn:
         await idempotency.release_idempotency_key(conn, actor, key)
-
-
-def _order_of(run: RunRecord) -> RunOrder:
-    return RunOrder(
-        run_id=run.run_id,
-        agent_id=run.agent_id,
-        action=run.action,
-        params=run.params,
-        operator_wallet=run.operator_wallet,
-    )
 
 
 def _fingerprint(request: Request, order: RunCreate) -> str:

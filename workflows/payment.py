@@ -136,9 +136,12 @@ class PaymentWorkflow:
     def retry(self) -> None:
         """Check the receipt now, or run a failed execution again."""
         workflow.logger.info("retry requested payment_ref=%s", self._ref)
-        self._retry = True
-        if self._execution is not None:
+        # Before the run starts, a retry is about the receipt; only once it runs
+        # may a retry re-run a failed execution.
+        if self._stage is Stage.RUN_EXECUTION and self._execution is not None:
             self._execution.retry_requested = True
+        else:
+            self._retry = True
 
     @workflow.signal
     def cancel(self, reason: str) -> None:

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.paywall import parse_presentation
 from api.schemas import ReconcileSummary
 from api.services import Services
-from api.workflows import order_of, signal_payment
+from api.workflows import order_of, payment_memo, signal_payment
 from store import payments, runs
 from store.pool import connection
 from store.records import PaymentRecord, PaymentStatus
@@ -96,6 +96,7 @@ async def _revive(services: Services, row: PaymentRecord) -> str:
         id=row.payment_ref,
         task_queue=services.settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        memo=payment_memo(shown, order),
     )
     logger.info("payment workflow restarted payment_ref=%s", row.payment_ref)
     return "started"

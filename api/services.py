@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 import metrics
 from api.ratelimit import RateLimiter
+from protocol.models import ReasonCode
 from protocol.signals import Signal
 from settings import Settings
 from store.pool import transaction
@@ -35,8 +36,8 @@ class SignalLog:
 
     pending: Counter[Signal] = field(default_factory=Counter)
 
-    def count(self, signal: Signal) -> None:
-        metrics.count_signal(signal)
+    def count(self, signal: Signal, reason: ReasonCode | None = None) -> None:
+        metrics.count_signal(signal, reason)
         self.pending[signal] += 1
 
     async def flush(self, pool: asyncpg.Pool) -> None:

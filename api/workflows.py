@@ -42,6 +42,20 @@ def order_of(run: RunRecord) -> RunOrder:
     )
 
 
+def payment_memo(presentation: Presentation, run: RunOrder | None) -> dict[str, str]:
+    """What the Temporal UI shows beside the workflow: the terms, in plain words."""
+    challenge, payment = presentation.challenge, presentation.payment
+    memo = {
+        "amount": f"{payment.amount} {payment.token}",
+        "recipient": challenge.recipient,
+        "network": challenge.network,
+        "challengeId": challenge.challenge_id,
+    }
+    if run is not None:
+        memo |= {"runId": run.run_id, "agent": run.agent_id, "action": run.action}
+    return memo
+
+
 def run_workflow_id(run_id: str) -> str:
     """``run_<runId>``: the workflow of a run that is not billable."""
     return f"run_{run_id}"
@@ -68,6 +82,7 @@ async def settle_payment(
         id=payment.payment_ref,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=services.settings.temporal_task_queue,
+        memo=payment_memo(presentation, run),
     )
     if run is None:
         answer = await services.temporal.execute_update_with_start_workflow(
@@ -98,6 +113,7 @@ async def start_free_run(services: Services, order: RunOrder) -> WorkflowHandle:
         id=run_workflow_id(order.run_id),
         task_queue=services.settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        memo={"agent": order.agent_id, "action": order.action},
     )
 
 

@@ -91,7 +91,8 @@ async def verify(presentation: Presentation, services: ServicesDep) -> VerifyDec
     VERIFY_SECONDS.observe(time.perf_counter() - started)
     accepted = decision.accepted
     services.signals.count(
-        Signal.VERIFY_ACCEPTED if accepted else Signal.VERIFY_REJECTED
+        Signal.VERIFY_ACCEPTED if accepted else Signal.VERIFY_REJECTED,
+        decision.reason_code,
     )
     logger.info(
         "payment verified payment_ref=%s status=%s reason=%s",

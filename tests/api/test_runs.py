@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from protocol.models import Challenge
 from tests.api.stack import Stack
@@ -85,3 +86,25 @@ async def test_challenge_endpoint_signs_the_terms_it_was_given(stack: Stack) -> 
     assert Challenge.model_validate_json(answer.headers["x-x402-challenge"]) == (
         Challenge.model_validate(challenge)
     )
+
+
+async def test_paid_run_workflow_carries_its_terms_in_the_memo(
+    stack: Stack, starknet_node: StarknetNode, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    starknet_node.script(TX_HASH, accepted_on_l2())
+    async with stack.client() as api:
+        challenge = await ask_for_challenge(api, STAKE)
+        await api.post(
+            "/api/v1/marketplace/runs",
+            json=STAKE,
+            headers=paid_headers(challenge, replay_key="rk_memo"),
+        )
+
+    described = await temporal_dev_env.client.get_workflow_handle(
+        "pay_rk_memo"
+    ).describe()
+    memo = await described.memo()
+
+    assert memo["amount"] == "100 STRK"
+    assert memo["agent"] == "steward" and memo["action"] == "stake"
+    assert memo["runId"].startswith("run_")

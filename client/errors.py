@@ -85,35 +85,26 @@ class ApiError(X402ClientError):
         self.request_id = request_id
 
 
-class RateLimited(ApiError):
+class _RetryLater(ApiError):
+    """An answer that says when to try again: ``retry_after`` in seconds."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(status, code, message, details=details, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class RateLimited(_RetryLater):
     """429: the caller sent too many requests; ``retry_after`` is in seconds."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str | None,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        details: dict[str, Any] | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(status, code, message, details=details, request_id=request_id)
-        self.retry_after = retry_after
 
-
-class ServiceUnavailable(ApiError):
+class ServiceUnavailable(_RetryLater):
     """503: the API or one of its dependencies is down; ``retry_after`` in seconds."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str | None,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        details: dict[str, Any] | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(status, code, message, details=details, request_id=request_id)
-        self.retry_after = retry_after

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -19,6 +19,7 @@ from store.pool import connection
 from tests.factories import SECRET, TX_HASH
 from tests.harness.starknet_node import StarknetNode, pre_confirmed
 from tests.store.builders import WALLET, insert_agent, insert_payment, insert_run
+from tests.waiting import eventually
 from tests.workflows.rails import FAST_POLICY, Rails, running_rails
 from workflows.models import PaymentProgress
 from workflows.payment import PaymentWorkflow
@@ -41,15 +42,6 @@ async def invoke(env: Env, *args: str) -> Result:
 
 def explain(result: Result) -> str:
     return f"exit {result.exit_code}: {result.output} {result.exception!r}"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    """Wait until ``check`` holds, polling in real time."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

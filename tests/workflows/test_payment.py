@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,20 +22,12 @@ from tests.harness.starknet_node import (
     pre_confirmed,
     reverted,
 )
+from tests.waiting import eventually
 from tests.workflows.rails import Rails, running_rails
 from workflows.models import PaymentPolicy, PaymentProgress
 from workflows.payment import MAX_CHECKS_PER_RUN, PaymentWorkflow
 
 STRANGER = "0x7ea1c3e9b5d1f0a2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    """Wait until ``check`` holds, polling in real time."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 async def payment_row(rails: Rails, replay_key: str) -> asyncpg.Record:

@@ -2,7 +2,7 @@
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +18,7 @@ from tests.harness.worker_process import (
     kill_hard,
     worker_environment,
 )
+from tests.waiting import eventually
 from tests.workflows.rails import Rails, pydantic_client
 from workflows.models import PaymentOutcome, PaymentPolicy, PaymentProgress
 from workflows.payment import PaymentWorkflow
@@ -76,15 +77,6 @@ async def crash_rails(
         yield rails
     finally:
         await rails.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
-    """Wait until ``check`` holds, polling in real time."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 async def checked_at_least(handle: WorkflowHandle, count: int) -> bool:
